@@ -1,0 +1,14 @@
+"""Gymnasium environments of hpo-arena: search space, training backends, tuning session."""
+
+from gymnasium.envs.registration import register, registry
+
+from envs.space import DEFAULTS, HYPERPARAMETERS, NAMES, Config, InvalidConfigError, validate
+
+ENV_ID = "hpo_arena/TuningSession-v0"
+
+if ENV_ID not in registry:
+    register(id=ENV_ID, entry_point="envs.tuning_session:TuningSessionEnv",
+             disable_env_checker=True)
+
+__all__ = ["DEFAULTS", "ENV_ID", "HYPERPARAMETERS", "NAMES", "Config", "InvalidConfigError",
+           "validate"]
