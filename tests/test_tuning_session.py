@@ -12,7 +12,7 @@ from envs import actions
 from envs.space import InvalidConfigError
 from support import make_env
 
-GOOD = {"epochs": 4, "batch_size": 64, "loss": "cross_entropy", "optimizer": "adam", "lr": 3e-4}
+GOOD = {"epochs": 4, "batch_size": 64, "loss": "cross_entropy", "optimizer": "adam", "lr": 1e-4}
 
 
 def run_to_end(env, obs):
@@ -126,7 +126,7 @@ def test_budget_truncates_and_final_test_uses_best_validated_trial():
 def test_finish_names_a_trial_and_without_runs_has_no_final():
     env = make_env()
     env.reset(seed=5)
-    for lr in (3e-4, 1e-2):
+    for lr in (1e-4, 1e-2):
         run_to_end(env, env.step(actions.submit({**GOOD, "lr": lr}))[0])
     _, _, terminated, _, info = env.step(actions.finish(final_trial=1))
     assert terminated and info["final"]["trial"] == 1 and info["final"]["config"].lr == 1e-2
@@ -139,7 +139,7 @@ def _session(seed):
     env = make_env()
     obs, _ = env.reset(seed=seed)
     seen = []
-    for lr in (3e-4, 3e-3, 0.3):
+    for lr in (1e-4, 3e-3, 0.3):
         obs, *_ = env.step(actions.submit({**GOOD, "lr": lr}))
         seen.append(obs["batch_losses"].copy())
         obs, _, _, _, info = run_to_end(env, obs)
