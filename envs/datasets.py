@@ -8,19 +8,22 @@ to consume them share those sources and one resize step, so both give the same p
 - `plain_splits` wraps the sources in standard torchvision transforms (resize, to-tensor,
   ImageNet normalization) for a DataLoader.
 
-No augmentation by default (the study had none); `augment_batch` flips images horizontally
-when asked. Sources:
+Images are resized (squashed, not cropped) to `image_size` x `image_size` and normalized with
+ImageNet's mean and std. No augmentation by default (the study had none); `augment_batch`
+flips images horizontally when asked. Sources:
 
 - `digits`: scikit-learn's bundled 8x8 digits (16 grey levels), grey levels scaled to 0-255,
   upscaled to `image_size`, 3 channels; a fixed seeded stratified 60/20/20 split.
-- `imagenette`: torchvision's Imagenette (160 px edition) under `data_root`; its official val
-  split gives 500 validation and 500 test images (50 per class, seeded) and the rest of it joins
-  the training images, close to the study's ~13,000 / 500 / 500.
+- `imagenette`: torchvision's Imagenette (160 px edition) under `data_root` (default
+  `DEFAULT_IMAGENETTE_ROOT`); its official val split gives 500 validation and 500 test images
+  (50 per class, seeded; a third each when it is smaller) and the rest of it joins the training
+  images, close to the study's ~13,000 / 500 / 500.
 - `folder`: any tree `data_root/{train,val,test}/<class>/<image>` (torchvision ImageFolder).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,7 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 #: SqueezeNet 1.1's three stride-2 poolings need at least this many pixels per side.
 MIN_IMAGE_SIZE = 17
 SPLIT_SEED = 0
+DEFAULT_IMAGENETTE_ROOT = "~/.cache/hpo-arena/imagenette"  # when data_root is None
 IMAGENETTE_HELD_OUT = 500  # validation and test images each, taken from Imagenette's val split
 
 
@@ -62,7 +66,7 @@ class ArrayImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        return Image.fromarray(self.images[index], mode="L"), int(self.labels[index])
+        return Image.fromarray(self.images[index]), int(self.labels[index])
 
 
 class Transformed(Dataset):
@@ -87,8 +91,14 @@ class Sources:
     labels: dict[str, np.ndarray]
     num_classes: int
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self.labels.values())
+    def restrict_train(self, size: int | None) -> Sources:
+        """The same sources with a fixed, class-balanced subset of `size` training images."""
+        keep = subset_indices(self.labels["train"], size)
+        if len(keep) == len(self.labels["train"]):
+            return self
+        splits = {**self.splits, "train": Subset(self.splits["train"], keep.tolist())}
+        labels = {**self.labels, "train": self.labels["train"][keep]}
+        return Sources(splits, labels, self.num_classes)
 
 
 def _stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int
@@ -112,18 +122,14 @@ def _digits_sources() -> Sources:
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
     labels = bunch.target.astype(np.int64)
     parts = _stratified_split(labels, (0.6, 0.2, 0.2), SPLIT_SEED)
-    splits = {s: ArrayImages(images[idx], labels[idx]) for s, idx in zip(SPLITS, parts, strict=True)}
+    splits = {s: ArrayImages(images[i], labels[i]) for s, i in zip(SPLITS, parts, strict=True)}
     return Sources(splits, {s: d.labels for s, d in splits.items()}, 10)
 
 
-def _require_root(data_root: str | Path | None, dataset: str) -> Path:
-    if data_root is None:
-        raise DatasetNotFoundError(f"dataset={dataset!r} needs data_root (a folder path)")
-    return Path(data_root).expanduser()
-
-
 def _folder_sources(data_root: str | Path | None) -> Sources:
-    root = _require_root(data_root, "folder")
+    if data_root is None:
+        raise DatasetNotFoundError("dataset='folder' needs data_root (a folder path)")
+    root = Path(data_root).expanduser()
     missing = [str(root / s) for s in SPLITS if not (root / s).is_dir()]
     if missing:
         raise DatasetNotFoundError(
@@ -139,7 +145,7 @@ def _folder_sources(data_root: str | Path | None) -> Sources:
 
 
 def _imagenette_sources(data_root: str | Path | None, download: bool) -> Sources:
-    root = _require_root(data_root, "imagenette")
+    root = Path(data_root or DEFAULT_IMAGENETTE_ROOT).expanduser()
     try:
         train = tv_datasets.Imagenette(str(root), split="train", size="160px", download=download)
         held = tv_datasets.Imagenette(str(root), split="val", size="160px", download=download)
@@ -148,8 +154,9 @@ def _imagenette_sources(data_root: str | Path | None, download: bool) -> Sources
             f"Imagenette (160px) not found under {root} (expected {root / 'imagenette2-160'}); "
             "pass download=True to download it (about 94 MB), or point data_root at a folder "
             f"that holds imagenette2-160/ ({error})") from error
+    # labels from the file lists (torchvision keeps them in `_samples`), without decoding
     held_labels = np.array([label for _, label in held._samples], dtype=np.int64)
-    share = IMAGENETTE_HELD_OUT / len(held_labels)
+    share = min(IMAGENETTE_HELD_OUT / len(held_labels), 1 / 3)
     val_idx, test_idx, rest = _stratified_split(held_labels, (share, share, 1 - 2 * share),
                                                 SPLIT_SEED)
     train_labels = np.array([label for _, label in train._samples], dtype=np.int64)
@@ -230,10 +237,17 @@ def decode_splits(sources: Sources, image_size: int, num_workers: int = 0
     return decoded
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std in 0-255 pixel units, shaped (1, 3, 1, 1), on `device`."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255.0
+    return mean, std
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 images (N, 3, H, W) -> ImageNet-normalized float32, on their own device."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255.0
+    mean, std = _pixel_stats(images.device)
     return (images.float() - mean) / std
 
 

@@ -19,8 +19,9 @@ search's own seconds imply its machine's start-up time and training-set size per
 Priors: normal, centred on `SurrogateParams()`'s semantic defaults, on transformed scales
 (log for positive constants, logit for shares); averaged_sgd shares SGD's constants.
 
-Prints leave-one-server-out cross-validation (fit on two servers plus the random search,
-predict the third; pooled) against its targets, and a random search drawn from the grid of
+Prints cross-validation against its targets: leave-one-server-out when the table has several
+servers (fit on the others plus the random search, predict the held-out one; pooled), else a
+seeded 5-fold split (real runs logged on one machine). Also a random search drawn from the grid of
 random_search.tsv against the rows' own figures. The parameter file is versioned by a hash of
 the input files (no dates), so reruns are reproducible.
 """
@@ -291,11 +292,25 @@ def fit(rows: StudyRows, p: SurrogateParams | None = None) -> SurrogateParams:
 
 
 # ------------------------------------------------------------------ cross-validation
-def cross_validate(runs: StudyRows, extra: StudyRows | None) -> dict[str, float]:
-    """Leave-one-server-out: fit on the other servers (+ `extra`), predict the held-out one."""
+def cv_folds(runs: StudyRows, seed: int, k: int = 5) -> tuple[np.ndarray, str]:
+    """Fold label of every row: its server when the table has several (leave-one-server-out),
+    else a seeded k-fold split (one machine, e.g. real runs logged by this project)."""
+    if len(set(runs.server)) >= 2:
+        return runs.server, "Leave-one-server-out"
+    order = np.random.default_rng(seed).permutation(len(runs))
+    folds = np.empty(len(runs), dtype=object)
+    folds[order] = [f"fold{i % k}" for i in range(len(runs))]
+    return folds, f"{k}-fold"
+
+
+def cross_validate(runs: StudyRows, extra: StudyRows | None,
+                   folds: np.ndarray | None = None) -> dict[str, float]:
+    """Fit on all folds but one (+ `extra`), predict the held-out one; pooled metrics.
+    Folds default to the servers (leave-one-server-out)."""
+    folds = runs.server if folds is None else folds
     truth, guess, chance, p_chance, sec_true, sec_pred = [], [], [], [], [], []
-    for server in sorted(set(runs.server)):
-        held = runs.server == server
+    for fold in sorted(set(folds)):
+        held = folds == fold
         train = runs.subset(~held) if extra is None else concat([runs.subset(~held), extra])
         p = fit(train)
         test = runs.subset(held & (runs.outcome == COMPLETED) & np.isfinite(runs.val_accuracy))
@@ -359,8 +374,8 @@ def _status(name: str, value: float) -> str:
     return "[green]PASS[/]" if ok else "[red]FAIL[/]"
 
 
-def cv_table(cv: dict[str, float]) -> Table:
-    table = Table(title=f"Leave-one-server-out cross-validation (pooled; "
+def cv_table(cv: dict[str, float], scheme: str = "Leave-one-server-out") -> Table:
+    table = Table(title=f"{scheme} cross-validation (pooled; "
                         f"{cv['n_accuracy']:.0f} completed runs, {cv['n_seconds']:.0f} timed)")
     for column in ("metric", "value", "target", "status"):
         table.add_column(column)
@@ -432,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = load_study(args.random_search, "random_search") if args.random_search else None
     parts = [runs] + ([extra] if extra is not None else [])
     params = fit(concat(parts))
-    cv = {} if args.skip_cv or len(set(runs.server)) < 2 else cross_validate(runs, extra)
+    folds, scheme = cv_folds(runs, args.seed)
+    cv = {} if args.skip_cv else cross_validate(runs, extra, folds)
     inputs = [args.runs] + ([args.random_search] if extra is not None else [])
     params = _rounded(replace(
         params, version=_version(inputs),
@@ -442,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     params.save(args.out)
     console.print(f"fitted on {params.fitted_on} -> {args.out} (version {params.version})")
     if cv:
-        console.print(cv_table(cv))
+        console.print(cv_table(cv, scheme))
     if extra is not None:
         console.print(random_search_check(args.random_search, extra, params, args.draws,
                                           np.random.default_rng(args.seed)))
