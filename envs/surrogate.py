@@ -80,6 +80,7 @@ constants), overfitting of very long runs, fluctuation between epochs beyond mea
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -170,6 +171,11 @@ class SurrogateParams:
 
     def save(self, path: str | Path = PARAMS_FILE) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    def digest(self) -> str:
+        """Short hash of every constant: identifies the exact parameters behind a result."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -536,7 +542,8 @@ class SurrogateBackend(Backend):
         self.n_batch_losses = n_batch_losses
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "surrogate_version": self.params.version}
+        return {"backend": self.name, "surrogate_version": self.params.version,
+                "surrogate_params_sha": self.params.digest()}
 
     def start(self, config: Config, rng: np.random.Generator) -> Run:
         arrays = config_arrays([config])

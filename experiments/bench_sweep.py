@@ -65,7 +65,8 @@ def sessions_of(sweep_dir: Path) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=8, help="jobs in the sweep")
-    parser.add_argument("--seeds-per-job", type=int, default=1, help="seeds each job plays")
+    parser.add_argument("--seeds-per-job", type=int, default=2,
+                        help="seeds each job plays (jobs of ~10 s: a worker pays its imports once)")
     parser.add_argument("--contestants", default="all", help="comma-separated names, or all")
     parser.add_argument("--budget", type=float, default=120.0, help="budget_minutes")
     parser.add_argument("--n-jobs", type=int, default=2, help="joblib processes")

@@ -37,6 +37,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 import envs
 from agents.persona import Persona
@@ -580,6 +581,89 @@ def print_comparison(real: Mapping[str, Mapping[str, float]],
     Console(width=140).print(table)
 
 
+# The behaviours whose simulated group values must fall inside the real range, as
+# (numerator, denominator) columns of `session_metrics`: shares pool runs (or values) over a
+# group's sessions, like the comparison table; per-session quantities average over sessions.
+CHECKED: dict[str, tuple[str, str]] = {
+    "runs per session": ("runs", "one"),
+    "cancelled share": ("cancelled", "runs"),
+    "guess share": ("guesses", "codes"),
+    "first config defaults": ("first_defaults", "one"),
+}
+
+
+def session_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per session: months, group, counts behind the checked behaviours, best val."""
+    rows = []
+    for session, d in df.groupby("session"):
+        codes = pd.concat([d[f"why_{n}"] for n in NAMES]).dropna()
+        rows.append({"session": session, "group": d["group"].iloc[0],
+                     "months": float(d["experience_months"].iloc[0]), "one": 1.0,
+                     "runs": float(len(d)), "cancelled": float((d["outcome"] == "cancelled").sum()),
+                     "guesses": float((codes == 1).sum()), "codes": float(len(codes)),
+                     "first_defaults": float(first_defaults(d.head(1), False).iloc[0]),
+                     "best val acc": float(d["val_accuracy"].max())})
+    return pd.DataFrame(rows)
+
+
+def real_range(num: np.ndarray, den: np.ndarray, rng: np.random.Generator, draws: int = 2000,
+               level: float = 0.95) -> tuple[float, float]:
+    """Bootstrap interval (resampling participants) of sum(num) / sum(den) for one group."""
+    pick = rng.integers(0, len(num), size=(draws, len(num)))
+    values = num[pick].sum(axis=1) / np.maximum(den[pick].sum(axis=1), 1e-12)
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
+def behaviour_check(real: pd.DataFrame, sim: pd.DataFrame, seed: int = 0
+                    ) -> list[tuple[str, str, float, float, float, bool]]:
+    """(behaviour, group, range low, range high, simulated value, inside) per check."""
+    rng = np.random.default_rng(seed)
+    real_m, sim_m = session_metrics(real), session_metrics(sim)
+    rows = []
+    for name, (num, den) in CHECKED.items():
+        for g in GROUPS:
+            r, s_ = real_m[real_m["group"] == g], sim_m[sim_m["group"] == g]
+            low, high = real_range(r[num].to_numpy(), r[den].to_numpy(), rng)
+            value = float(s_[num].sum() / max(s_[den].sum(), 1e-12))
+            rows.append((name, g, low, high, value, low <= value <= high))
+    return rows
+
+
+def trends(sim: pd.DataFrame) -> dict[str, tuple[float, float, bool]]:
+    """The study's analysis of experience, on the simulated sessions: Spearman correlation of
+    months with the guess share (should fall) and the best validation accuracy (should rise);
+    (rho, one-sided p for the stated direction, holds at p < 0.05)."""
+    m = session_metrics(sim)
+    guess = spearmanr(m["months"], m["guesses"] / m["codes"].clip(lower=1), alternative="less")
+    best = spearmanr(m["months"], m["best val acc"].fillna(0.0), alternative="greater")
+    return {"guess share falls with experience": (guess.statistic, guess.pvalue,
+                                                  guess.statistic < 0 and guess.pvalue < 0.05),
+            "best accuracy rises with experience": (best.statistic, best.pvalue,
+                                                    best.statistic > 0 and best.pvalue < 0.05)}
+
+
+def print_behaviour_check(real: pd.DataFrame, sim: pd.DataFrame, seed: int) -> bool:
+    """A rich table of `behaviour_check` and `trends`; True when everything holds."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Simulated group values inside the real range (95% bootstrap interval "
+                        "over the study's participants)")
+    for column in ("behaviour", "group", "real range", "simulated", "status"):
+        table.add_column(column)
+    checks = behaviour_check(real, sim, seed)
+    for name, g, low, high, value, ok in checks:
+        table.add_row(name, g, f"{low:.3g} - {high:.3g}", f"{value:.3g}",
+                      "[green]PASS[/]" if ok else "[red]FAIL[/]")
+    directions = trends(sim)
+    for name, (rho, p, ok) in directions.items():
+        table.add_row(name, "all", "Spearman with months", f"rho {rho:.2f} (one-sided p {p:.2g})",
+                      "[green]PASS[/]" if ok else "[red]FAIL[/]")
+    Console(width=140).print(table)
+    return all(c[-1] for c in checks) and all(d[-1] for d in directions.values())
+
+
 def print_mapping(params: Mapping[str, Any]) -> None:
     """A rich table of the fitted behaviours at 0, 5 and 24 months."""
     from rich.console import Console
@@ -679,6 +763,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     real_stats, sim_stats = summarize(df), summarize(sim)
     print_mapping(params)
     print_comparison(real_stats, sim_stats)
+    print_behaviour_check(df, sim, args.seed)
     if args.figure:
         draw_figure(real_stats, sim_stats, args.figure)
     print(f"wrote {args.out}" + (f" and {args.figure}" if args.figure else ""))

@@ -273,7 +273,7 @@ def run(cfg: DictConfig, out: str | Path | None = None) -> pd.DataFrame | None:
     sessions = tables["sessions"]
     summary = {"settings": sessions[list(an.SETTING)].drop_duplicates().to_dict("records"),
                "sessions": len(sessions), "errors": int((sessions["status"] == "error").sum()),
-               "wall_seconds": wall}
+               "wall_seconds": wall, "backend": entries[0].env.unwrapped.backend.describe()}
     rio.write_json(out / "run.json", {**summary, "argv": sys.argv, "config": plain})
     rio.mark_done(out, summary)
     show_leaderboard(board, wall)

@@ -57,3 +57,17 @@ def test_grid_of_random_search_file():
     grid = cal.grid_of(SEARCH)
     assert "beta1" not in grid and set(grid["batch_size"]) == {"25", "100", "500"}
     assert set(grid["optimizer"]) <= {"adam", "rmsprop", "adadelta", "averaged_sgd"}
+
+
+def test_single_machine_tables_get_a_seeded_k_fold_split():
+    runs = load_study(RUNS, "runs")
+    by_server, scheme = cal.cv_folds(runs, seed=0)
+    assert scheme == "Leave-one-server-out" and set(by_server) == set(runs.server)
+    one = runs.subset(np.ones(len(runs), dtype=bool))
+    one.server[:] = "local"
+    folds, scheme = cal.cv_folds(one, seed=0)
+    assert scheme == "5-fold" and len(set(folds)) == 5
+    counts = sorted(np.unique(folds, return_counts=True)[1])
+    assert counts[-1] - counts[0] <= 1
+    np.testing.assert_array_equal(folds, cal.cv_folds(one, seed=0)[0])
+    assert not np.array_equal(folds, cal.cv_folds(one, seed=1)[0])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -245,14 +245,22 @@ def test_estimators() -> None:
 
 
 # ------------------------------------------------------------------------ real backend
-REAL = importlib.util.find_spec("envs.real_training") is not None
-
-
-@pytest.mark.skipif(not REAL, reason="envs.real_training is not there yet")
-def test_short_real_digits_session() -> None:
+@pytest.mark.parametrize("name", ["novice", "intermediate", "expert"])
+def test_short_real_digits_session(name: str) -> None:
     env = gym.make(envs.ENV_ID, backend="real", dataset="digits", image_size=32, max_epochs=2,
-                   budget_minutes=0.1, final_repeats=1, train_subset=256)
-    result = play(preset("intermediate"), env, seed=0)
+                   budget_minutes=0.1, final_repeats=1, train_subset=256, num_threads=1)
+    result = play(preset(name), env, seed=0)
     assert result.status == "ok", result.error
     assert result.history and result.elapsed_minutes <= 0.1 + 0.05
     assert all(set(t.rationale.values()) <= set(RATIONALES) for t in result.history)
+
+
+def test_behaviour_check_ranges_hold_the_real_values_and_reject_others() -> None:
+    df = cp.load_study(FIXTURES / "persona_runs.tsv", FIXTURES / "persona_users.tsv")
+    checks = cp.behaviour_check(df, df, seed=0)
+    assert len(checks) == len(cp.CHECKED) * 3
+    assert all(low <= value <= high for _, _, low, high, value, _ in checks)
+    more_runs = pd.concat([df, df.assign(order=df["order"] + 1000)])  # every session doubled
+    doubled = {(n, g): ok for n, g, *_, ok in cp.behaviour_check(df, more_runs, seed=0)}
+    assert not any(ok for (name, _), ok in doubled.items() if name == "runs per session")
+    assert all(ok for (name, _), ok in doubled.items() if name != "runs per session")

@@ -170,3 +170,9 @@ def test_render_ansi():
     env.reset(seed=0)
     env.step(actions.submit(GOOD))
     assert "trials=1" in env.render() and "running=1" in env.render()
+
+
+def test_real_training_id_is_registered_as_nondeterministic():
+    spec = gym.spec(envs.REAL_ENV_ID)
+    assert spec.nondeterministic and spec.kwargs["backend"] == "real"
+    assert not gym.spec(envs.ENV_ID).nondeterministic
