@@ -205,9 +205,10 @@ class TuningSessionEnv(gym.Env):
         terminated = command == FINISH
         truncated = not terminated and (self._budget_spent() or self._steps >= self.max_steps)
         reward = max(self._best, 0.0) - best_before
-        info = self._info(event)
         if terminated or truncated:
             self._end_run("unfinished", "session ended")
+        info = self._info(event)
+        if terminated or truncated:
             info = self._finish(int(action.get("final_trial", -1)), info)
         return self._observation(), float(reward), terminated, truncated, info
 

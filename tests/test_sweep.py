@@ -33,32 +33,30 @@ def test_launcher_configs_compose(launcher: str, target: str) -> None:
         assert cfg.hydra.launcher.n_jobs == 2
 
 
-def sweep(sweep_dir: Path, toy_conf: Path, env: dict[str, str], launcher: str
-          ) -> subprocess.CompletedProcess:
+def sweep(sweep_dir: Path, env: dict[str, str], launcher: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "experiments.tournament", "-m",
-               "contestant=toy_random,toy_hill", "seed=1", "budget_minutes=20",
-               "final_repeats=2", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep_dir}",
-               f"hydra.searchpath=[file://{toy_conf}]"]
+               "contestant=random,novice", "seed=3", "budget_minutes=20",
+               "final_repeats=2", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep_dir}"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
 
-def test_joblib_sweep_gathers_and_resumes(tmp_path: Path, toy_conf: Path,
-                                          subprocess_env: dict[str, str],
+def test_joblib_sweep_gathers_and_resumes(tmp_path: Path, subprocess_env: dict[str, str],
                                           make_cfg: Callable[..., DictConfig]) -> None:
     sweep_dir = tmp_path / "sweep"
-    sweep(sweep_dir, toy_conf, subprocess_env, "joblib")
+    sweep(sweep_dir, subprocess_env, "joblib")
     job_dirs = sorted(p.parent for p in sweep_dir.rglob(DONE))
     assert [d.relative_to(sweep_dir).as_posix() for d in job_dirs] == [
-        "budget_minutes=20/contestant=toy_hill/final_repeats=2/seed=1",
-        "budget_minutes=20/contestant=toy_random/final_repeats=2/seed=1"]
+        "budget_minutes=20/contestant=novice/final_repeats=2/seed=3",
+        "budget_minutes=20/contestant=random/final_repeats=2/seed=3"]
     assert not (job_dirs[0] / "figures").exists()  # figures come from gather
 
     assert gather.main([str(sweep_dir)]) == 0
     gathered = read_table(sweep_dir / "gathered" / "sessions.tsv")
     gathered_trials = read_table(sweep_dir / "gathered" / "trials.tsv")
-    single = make_cfg("tournament", "seeds=[1]", "final_repeats=2")
+    assert len(gathered_trials) == gathered["n_trials"].sum() > len(gathered)
+    single = make_cfg("tournament", "seeds=[3]", "final_repeats=2")
     tournament.run(single)
     expected = read_table(Path(single.output_dir) / "sessions.tsv")
     key = ["contestant", "seed"]
@@ -74,10 +72,10 @@ def test_joblib_sweep_gathers_and_resumes(tmp_path: Path, toy_conf: Path,
     (killed / f"trials.tsv{TMP_MARK}12345").write_text("half a tab")
     stamp = (finished / "trials.tsv").stat().st_mtime_ns
     assert gather.missing(sweep_dir) == [
-        ["contestant=toy_hill", "seed=1", "budget_minutes=20", "final_repeats=2"]]
+        ["contestant=novice", "seed=3", "budget_minutes=20", "final_repeats=2"]]
     assert gather.main([str(sweep_dir), "--missing"]) == 1
 
-    rerun = sweep(sweep_dir, toy_conf, subprocess_env, "basic")  # any launcher resumes
+    rerun = sweep(sweep_dir, subprocess_env, "basic")  # any launcher resumes
     assert "skipped" in rerun.stderr + rerun.stdout
     assert (killed / DONE).is_file() and not list(killed.glob(f"*{TMP_MARK}*"))
     assert (finished / "trials.tsv").stat().st_mtime_ns == stamp

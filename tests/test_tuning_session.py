@@ -176,3 +176,13 @@ def test_real_training_id_is_registered_as_nondeterministic():
     spec = gym.spec(envs.REAL_ENV_ID)
     assert spec.nondeterministic and spec.kwargs["backend"] == "real"
     assert not gym.spec(envs.ENV_ID).nondeterministic
+
+
+def test_finishing_during_a_run_records_it_as_unfinished_in_the_final_history():
+    env = make_env()
+    env.reset(seed=6)
+    env.step(actions.submit({**GOOD, "epochs": 900}))
+    _, _, terminated, _, info = env.step(actions.finish())
+    assert terminated and [t.outcome for t in info["history"]] == ["unfinished"]
+    assert info["history"][0].epochs_run == 1 and info["history"][0].reason == "session ended"
+    assert info["final"]["trial"] is None  # an unfinished run was never validated

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from envs.space import NAMES
+from agents.persona import Persona
+from envs.space import DEFAULTS, GUESS, NAMES
 from experiments import analysis as an
 from experiments import user_study
 from experiments.results_io import read_table, write_table
@@ -51,9 +52,29 @@ def test_small_study_writes_its_files(cfg_user_study: DictConfig) -> None:
         lambda f: f.astype(str).str.lower().eq("true").sum()) <= 1).all()
     assert (participants.set_index("participant")["n_runs"]
             == runs.groupby("user_id").size()).all()
-    assert list(participants["first_is_defaults"]) == [False, False, True, True, True, True]
-    assert participants.loc[participants["group"] == "G1", "guess_share"].eq(1.0).all()
+    # participants.tsv agrees with the real persona's sessions and the study-format runs
+    sessions = read_table(out / "sessions.tsv").set_index("contestant")
+    by_user = participants.set_index("participant")
+    assert set(sessions["agent"]) == {"persona"} and (sessions["status"] == "ok").all()
+    assert (by_user["n_runs"] == sessions["n_trials"][by_user.index]).all()
+    assert np.allclose(by_user["final_test_accuracy"],
+                       sessions["final_test_accuracy"][by_user.index])
     assert participants["final_test_accuracy"].between(0, 1).all()
+    params = sessions["params"].map(json.loads)[by_user.index]
+    assert list(params.map(lambda p: p["experience_months"])) == list(
+        by_user["experience_months"])
+    assert all([h["heuristic"] for h in p["heuristics"]] == list(Persona.SLOTS) for p in params)
+    first = runs.groupby("user_id").first()
+    kept = [all(np.isclose(float(row[n]), v) for n, v in DEFAULTS.items())
+            for _, row in first.loc[by_user.index].iterrows()]
+    assert list(by_user["first_is_defaults"]) == kept
+    assert 0 < sum(kept) < len(kept)  # some personas start from the defaults, some do not
+    codes = runs.set_index("user_id")[[f"why_{n}" for n in NAMES]].stack()
+    guessed = pd.to_numeric(codes, errors="coerce").dropna().eq(GUESS).groupby(level=0).mean()
+    assert np.allclose(by_user["guess_share"], guessed[by_user.index])
+    shares = participants.groupby("group")["guess_share"].mean()
+    assert shares["G1"] > 0.5 > shares["G3"]  # novices guess, the experienced do not
+    assert {"completed", "cancelled"} <= set(runs["outcome"])  # personas stop runs too
     assert {"spearman_experience_final", "spearman_p", "levene", "mean_final", "sd_final",
             "group_mean_final"} <= set(summary)
     assert set(summary["levene"]) == {"G1_vs_G2", "G1_vs_G3", "G2_vs_G3"}

@@ -26,7 +26,8 @@ def test_offline_runs_written_per_session(make_cfg: Callable[..., DictConfig], t
     for run in runs:
         assert list(run.glob("run-*.wandb")) and (run / "files").is_dir()
     logged = b"".join(next(r.glob("run-*.wandb")).read_bytes() for r in runs)
-    assert b"by_trial/best_val_accuracy" in logged and b"toy_hill-seed0" in logged
+    assert b"by_trial/best_val_accuracy" in logged
+    assert b"novice-seed0" in logged and b"random-seed0" in logged
 
 
 def test_mode_defaults_to_offline(make_cfg: Callable[..., DictConfig],
