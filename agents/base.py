@@ -109,6 +109,10 @@ class TrialAgent(Agent):
         """Index of the trial to name final; None = the environment's best validated."""
         return None
 
+    def session_over(self, view: SessionView) -> bool:
+        """Whether to end the session now, even mid-run (default: only when `propose` says so)."""
+        return False
+
     def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
         history: Sequence[Trial] = info.get("history", ())
         for trial in history[self._seen:]:
@@ -122,6 +126,8 @@ class TrialAgent(Agent):
             self._losses, self._config = [], None
         view = SessionView(obs, history, tuple(self._losses), self._config,
                            str(info.get("protocol", "study")))
+        if self.session_over(view):
+            return actions.finish(self.final_choice(view))
         if running:
             return actions.continue_() if self.keep_training(view) else actions.stop()
         proposal = self.propose(view)

@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Proposal, SessionView, TrialAgent
-from envs import actions
 from envs.space import DEFAULT, GUESS, OTHER, PAST, Config
-from heuristics.base import Heuristic, Partial
+from envs.space import fields_read_by as optimizer_fields
+from heuristics.base import Heuristic, Partial, as_dict
 from heuristics.budget import BudgetAware
-from heuristics.defaults_first import MANDATORY, DefaultsFirst, optimizer_fields
+from heuristics.defaults_first import MANDATORY, DefaultsFirst
 from heuristics.early_stopping import EarlyStopping, Impatience
 from heuristics.final_choice import FinalChoice
 from heuristics.learn_from_previous import LearnFromPrevious
@@ -226,20 +226,14 @@ class Persona(TrialAgent):
         """The view with the minutes this person has left after thinking."""
         return with_remaining(view, view.remaining_minutes - self._overhead)
 
-    def _out_of_time(self, obs: Mapping[str, Any]) -> bool:
-        return self.think and float(obs["remaining_minutes"]) - self._overhead <= 0.0
-
     def _think(self, view: SessionView) -> None:
         if self.think:
             scale = self.behaviour.think_fraction * budget_minutes(view)
             self._overhead += scale * math.exp(self.rng.normal(-THINK_SD**2 / 2, THINK_SD))
 
-    def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
-        if self._out_of_time(obs):  # the session is over for this person, even mid-run
-            history = info.get("history", ())
-            view = SessionView(obs, history, (), None, str(info.get("protocol", "study")))
-            return actions.finish(self.final_choice(view))
-        return super().act(obs, info)
+    def session_over(self, view: SessionView) -> bool:
+        """Out of time once thinking is counted: the session is over, even mid-run."""
+        return self.think and self._own_view(view).remaining_minutes <= 0.0
 
     # ---------------------------------------------------------------- decisions
     def propose(self, view: SessionView) -> Proposal | None:
@@ -251,7 +245,7 @@ class Persona(TrialAgent):
         changes = self._extras(view, base, changes)
         if self._guard:
             changes = changes.merge(self.slots["budget_aware"].cap(
-                view, {**_values(base), **changes.values}))
+                view, {**as_dict(base), **changes.values}))
         config = changes.apply(base)
         return Proposal(config, {**tags, **changes.rationale})
 
@@ -314,7 +308,7 @@ class Persona(TrialAgent):
 
     def _extras(self, view: SessionView, base: Config | None, changes: Partial) -> Partial:
         for extra in self._consulted("propose"):
-            current = {**_values(base), **changes.values}
+            current = {**as_dict(base), **changes.values}
             changes = changes.merge(extra.propose(view, self.rng, base=current))
         return changes
 
@@ -335,10 +329,6 @@ class Persona(TrialAgent):
             if choice is not None:
                 return choice
         return self.slots["final_choice"].final_choice(view, self.rng)
-
-
-def _values(base: Config | None) -> dict[str, Any]:
-    return {} if base is None else base.to_dict()
 
 
 __all__ = ["Behaviour", "Curve", "Persona", "experience_x"]

@@ -65,20 +65,14 @@ def compute_loss(name: str, outputs: torch.Tensor, targets: torch.Tensor) -> tor
 
 # -------------------------------------------------------------------------- optimizers
 
-_OPTIMIZERS: dict[str, Callable[[Any, Config], torch.optim.Optimizer]] = {
-    "sgd": lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum,
-                                        weight_decay=c.weight_decay),
-    "averaged_sgd": lambda p, c: torch.optim.ASGD(p, lr=c.lr, lambd=c.lambd, alpha=c.alpha,
-                                                  t0=1e6, weight_decay=c.weight_decay),
-    "adagrad": lambda p, c: torch.optim.Adagrad(
-        p, lr=c.lr, lr_decay=c.lr_decay, weight_decay=c.weight_decay,
-        initial_accumulator_value=c.initial_accumulator_value),
-    "rmsprop": lambda p, c: torch.optim.RMSprop(p, lr=c.lr, alpha=c.alpha, eps=c.eps,
-                                                weight_decay=c.weight_decay, momentum=c.momentum),
-    "adadelta": lambda p, c: torch.optim.Adadelta(p, lr=c.lr, rho=c.rho, eps=c.eps,
-                                                  weight_decay=c.weight_decay),
-    "adam": lambda p, c: torch.optim.Adam(p, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
-                                          weight_decay=c.weight_decay),
+#: PyTorch's class for each optimizer, and arguments the form never set (ASGD's t0 = 1e6).
+_OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
+    "sgd": (torch.optim.SGD, {}),
+    "averaged_sgd": (torch.optim.ASGD, {"t0": 1e6}),
+    "adagrad": (torch.optim.Adagrad, {}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+    "adadelta": (torch.optim.Adadelta, {}),
+    "adam": (torch.optim.Adam, {}),
 }
 
 
@@ -87,7 +81,11 @@ def build_optimizer(config: Config, params: Any) -> torch.optim.Optimizer:
     reason = optimizer_rejection(config)
     if reason:
         raise ValueError(reason)
-    return _OPTIMIZERS[config.optimizer](params, config)
+    cls, fixed = _OPTIMIZERS[config.optimizer]
+    kwargs = config.optimizer_fields()  # the fields this optimizer reads (envs.space.used_by)
+    if "beta1" in kwargs:
+        kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
+    return cls(params, **kwargs, **fixed)
 
 
 # -------------------------------------------------------------------------------- data

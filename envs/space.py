@@ -81,6 +81,12 @@ NAMES: tuple[str, ...] = tuple(SPACE)
 FLOAT_NAMES: tuple[str, ...] = tuple(hp.name for hp in HYPERPARAMETERS if hp.kind == "float")
 DEFAULTS: dict[str, Any] = {hp.name: hp.default for hp in HYPERPARAMETERS if not hp.mandatory}
 
+def fields_read_by(optimizer: str | None) -> tuple[str, ...]:
+    """The optional fields `optimizer` reads, in canonical order (None: every optional field)."""
+    return tuple(hp.name for hp in HYPERPARAMETERS
+                 if not hp.mandatory and (optimizer is None or optimizer in hp.used_by))
+
+
 class InvalidConfigError(ValueError):
     """A value that cannot describe a training; names the field, the value and what is allowed."""
 
@@ -123,8 +129,7 @@ class Config:
 
     def optimizer_fields(self) -> dict[str, Any]:
         """The fields the chosen optimizer reads (lr and weight_decay included)."""
-        return {hp.name: getattr(self, hp.name) for hp in HYPERPARAMETERS
-                if hp.kind == "float" and self.optimizer in hp.used_by}
+        return {name: getattr(self, name) for name in fields_read_by(self.optimizer)}
 
     def is_default(self, name: str) -> bool:
         return name in DEFAULTS and getattr(self, name) == DEFAULTS[name]

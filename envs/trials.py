@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from envs.space import NAMES, Config, format_value
+from envs.space import NAMES, Config, to_row
 
 Outcome = Literal["completed", "cancelled", "diverged", "failed", "unfinished"]
 OUTCOMES: tuple[str, ...] = ("completed", "cancelled", "diverged", "failed", "unfinished")
@@ -19,6 +20,11 @@ STUDY_OUTCOME: dict[str, str] = {
     "failed": "unfinished",
     "unfinished": "unfinished",
 }
+#: Columns of the study's runs table (data/study/runs.tsv), in order.
+STUDY_RUN_COLUMNS: tuple[str, ...] = (
+    "server", "user_id", "run_id", *NAMES, *(f"why_{name}" for name in NAMES),
+    "final_submission", "outcome", "val_accuracy", "time_taken_s",
+)
 Protocol = Literal["study", "full"]
 PROTOCOLS: tuple[str, ...] = ("study", "full")
 
@@ -86,7 +92,7 @@ class Trial:
 
     def to_row(self) -> dict[str, str]:
         """Flat row with canonical config columns, why_<name> codes and outcome fields."""
-        row = {name: format_value(getattr(self.config, name)) for name in NAMES}
+        row = to_row(self.config)
         row |= {f"why_{name}": str(self.rationale.get(name, "")) for name in NAMES}
         row |= {
             "trial": str(self.index),
@@ -99,3 +105,13 @@ class Trial:
             "reason": self.reason,
         }
         return row
+
+
+def validated(history: Sequence[Trial]) -> list[Trial]:
+    """The trials whose validation accuracy was shown."""
+    return [t for t in history if t.val_accuracy is not None]
+
+
+def best_trial(history: Sequence[Trial]) -> Trial | None:
+    """The trial with the highest shown validation accuracy (earliest on ties)."""
+    return max(validated(history), key=lambda t: t.val_accuracy, default=None)

@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 from envs.backend import Backend, Run
 from envs.space import HYPERPARAMETERS, NAMES, SPACE, Config, validate
-from envs.trials import OUTCOMES, PROTOCOLS, EpochReport, FinalResult, Trial
+from envs.trials import OUTCOMES, PROTOCOLS, EpochReport, FinalResult, Trial, best_trial
 
 SUBMIT, CONTINUE, STOP, FINISH = 0, 1, 2, 3
 COMMANDS: tuple[str, ...] = ("submit", "continue", "stop", "finish")
@@ -205,11 +205,11 @@ class TuningSessionEnv(gym.Env):
         terminated = command == FINISH
         truncated = not terminated and (self._budget_spent() or self._steps >= self.max_steps)
         reward = max(self._best, 0.0) - best_before
-        if terminated or truncated:
+        if terminated or truncated:  # close a running run first: the final history holds it
             self._end_run("unfinished", "session ended")
-        info = self._info(event)
-        if terminated or truncated:
-            info = self._finish(int(action.get("final_trial", -1)), info)
+            info = self._finish(int(action.get("final_trial", -1)), self._info(event))
+        else:
+            info = self._info(event)
         return self._observation(), float(reward), terminated, truncated, info
 
     def _start_run(self, config: Config, rationale: dict[str, int]) -> None:
@@ -288,8 +288,7 @@ class TuningSessionEnv(gym.Env):
     # ------------------------------------------------------------------ final
     def best_trial(self) -> Trial | None:
         """The trial with the highest reported validation accuracy (earliest on ties)."""
-        validated = [t for t in self._history if t.val_accuracy is not None]
-        return max(validated, key=lambda t: t.val_accuracy, default=None)
+        return best_trial(self._history)
 
     def _finish(self, final_trial: int, info: dict[str, Any]) -> dict[str, Any]:
         self._done = True

@@ -22,6 +22,7 @@ import pandas as pd
 from agents.play import SessionResult
 from envs.space import DEFAULTS, NAMES, RATIONALES, from_row, to_row
 from envs.trials import STUDY_OUTCOME
+from experiments.study_data import GROUPS, experience_group
 
 SETTING: tuple[str, ...] = ("backend", "protocol", "budget_minutes")
 LABELS: tuple[str, ...] = ("contestant", "agent", "params", *SETTING, "seed")
@@ -265,22 +266,12 @@ def rank_report(result: Any) -> str:
 
 
 # --------------------------------------------------------------------------- user study
-GROUPS: tuple[str, ...] = ("G1", "G2", "G3")
 GROUP_LABELS: dict[str, str] = {"G1": "0 months", "G2": "1-9 months", "G3": "> 9 months"}
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "participant", "experience_months", "group", "n_runs", "n_completed", "n_cancelled",
     "n_diverged", "guess_share", "first_is_defaults", "best_val_accuracy",
     "final_test_accuracy", "final_source",
 )
-STUDY_RUN_COLUMNS: tuple[str, ...] = (
-    "server", "user_id", "run_id", *NAMES, *WHY, "final_submission", "outcome", "val_accuracy",
-    "time_taken_s",
-)
-
-
-def experience_group(months: float) -> str:
-    """G1 = 0 months, G2 = more than 0 up to 9, G3 = more than 9."""
-    return "G1" if months <= 0 else ("G2" if months <= 9 else "G3")
 
 
 def study_run_rows(server: str, user_id: str, result: SessionResult, first_run_id: int

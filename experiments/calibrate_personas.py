@@ -43,12 +43,13 @@ import envs
 from agents.persona import Persona
 from agents.play import play
 from envs.space import DEFAULTS, FLOAT_NAMES, NAMES, SPACE
+from envs.space import fields_read_by as optimizer_fields
 from envs.trials import STUDY_OUTCOME
-from heuristics.defaults_first import MANDATORY, optimizer_fields
+from experiments.study_data import GROUPS, experience_group
+from heuristics.defaults_first import MANDATORY
 from heuristics.numbers import ORDINARY, PARAMS_FILE, is_extreme
 from heuristics.past_experience import GOOD_LR, GOOD_PRIOR
 
-GROUPS: tuple[str, ...] = ("G1", "G2", "G3")
 CODES: tuple[int, ...] = (1, 2, 3, 4, 5)
 SOURCE_CODES: tuple[int, ...] = (1, 2, 3, 5)
 MAIN_FIELDS: tuple[str, ...] = ("epochs", "batch_size", "loss", "optimizer", "lr", "weight_decay")
@@ -73,8 +74,7 @@ FALLBACK: dict[str, float] = {"first_defaults": 0.6, "first_lr": 0.5, "first_lr_
 
 
 # --------------------------------------------------------------------------------- data
-def group_of(months: float) -> str:
-    return "G1" if months <= 0 else ("G2" if months <= 9 else "G3")
+group_of = experience_group
 
 
 def load_study(runs: str | Path, users: str | Path, keep_test_accounts: bool = False

@@ -23,11 +23,7 @@ import numpy as np
 
 from envs.backend import Backend
 from envs.space import DEFAULTS, LOSSES, NAMES, OPTIMIZERS, Config, to_row
-from envs.trials import STUDY_OUTCOME, EpochReport
-
-COLUMNS: tuple[str, ...] = ("server", "user_id", "run_id", *NAMES,
-                            *(f"why_{name}" for name in NAMES),
-                            "final_submission", "outcome", "val_accuracy", "time_taken_s")
+from envs.trials import STUDY_OUTCOME, STUDY_RUN_COLUMNS, EpochReport
 
 
 def _typed(value: float) -> float:
@@ -141,7 +137,7 @@ def mark_final(path: Path) -> int | None:
 def _write(path: Path, rows: list[dict[str, str]], mode: str) -> None:
     with path.open(mode, newline="") as handle:
         # the study's table: tab-separated, CRLF line ends (csv's default)
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t")
+        writer = csv.DictWriter(handle, fieldnames=STUDY_RUN_COLUMNS, delimiter="\t")
         if mode == "w":
             writer.writeheader()
         writer.writerows(rows)

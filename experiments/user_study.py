@@ -34,6 +34,7 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from envs.trials import STUDY_RUN_COLUMNS
 from experiments import analysis as an
 from experiments import plots
 from experiments import results_io as rio
@@ -82,7 +83,7 @@ def study_runs(model: ArenaModel) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for labels, result in model.results():
         rows += an.study_run_rows(SERVER, labels["contestant"], result, len(rows) + 1)
-    return pd.DataFrame(rows, columns=list(an.STUDY_RUN_COLUMNS))
+    return pd.DataFrame(rows, columns=list(STUDY_RUN_COLUMNS))
 
 
 def analyse(runs: pd.DataFrame, users: pd.DataFrame, thresholds: list[float],
@@ -103,7 +104,7 @@ def real_study(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     if not (cfg.real_runs and cfg.real_users):
         raise ValueError("real_runs and real_users must be given together")
     runs, users = rio.read_table(cfg.real_runs), rio.read_table(cfg.real_users)
-    missing = [c for c in an.STUDY_RUN_COLUMNS if c not in runs]
+    missing = [c for c in STUDY_RUN_COLUMNS if c not in runs]
     if missing:
         raise ValueError(f"real_runs={cfg.real_runs!r} lacks the study's columns {missing}")
     return runs, users

@@ -8,17 +8,12 @@ from typing import Any
 import numpy as np
 
 from agents.base import SessionView
-from envs.space import DEFAULT, DEFAULTS, SPACE
+from envs.space import DEFAULT, DEFAULTS
+from envs.space import fields_read_by as optimizer_fields
 from heuristics.base import Base, Heuristic, Partial, value_of
 from heuristics.numbers import load_params, sample_table
 
 MANDATORY: tuple[str, ...] = ("optimizer", "loss", "batch_size", "epochs")
-
-
-def optimizer_fields(optimizer: str | None) -> tuple[str, ...]:
-    """Optional fields the optimizer reads (lr and weight_decay first)."""
-    return tuple(n for n, hp in SPACE.items()
-                 if not hp.mandatory and (optimizer is None or optimizer in hp.used_by))
 
 
 class DefaultsFirst(Heuristic):

@@ -10,9 +10,9 @@ import numpy as np
 
 from agents.base import SessionView
 from envs.space import DEFAULTS, LEARNED, Config
+from envs.space import fields_read_by as optimizer_fields
 from envs.trials import Trial
 from heuristics.base import Base, Heuristic, Partial, single, value_of
-from heuristics.defaults_first import optimizer_fields
 from heuristics.numbers import ORDINARY, is_extreme, step
 from heuristics.past_experience import GOOD_LR
 from heuristics.view import NO_LEARNING, best_trial, broke, last_trial, learned_nothing

@@ -9,9 +9,9 @@ import numpy as np
 
 from agents.base import SessionView
 from envs.space import LEARNED, SPACE, Config
+from envs.space import fields_read_by as optimizer_fields
 from envs.trials import Trial
 from heuristics.base import Base, Heuristic, Partial, as_dict, value_of
-from heuristics.defaults_first import optimizer_fields
 from heuristics.numbers import load_params, step, weighted_choice
 from heuristics.view import best_trial, last_trial
 

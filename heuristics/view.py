@@ -11,7 +11,7 @@ import numpy as np
 
 from agents.base import SessionView
 from envs.space import Config
-from envs.trials import Trial
+from envs.trials import Trial, best_trial, validated  # noqa: F401 - re-exported
 
 CHANCE = 0.1
 #: accuracies at or below this read as "learned nothing"
@@ -43,15 +43,6 @@ def with_remaining(view: SessionView, minutes: float) -> SessionView:
 
 def budget_minutes(view: SessionView) -> float:
     return view.elapsed_minutes + view.remaining_minutes
-
-
-def validated(history: Sequence[Trial]) -> list[Trial]:
-    return [t for t in history if t.val_accuracy is not None]
-
-
-def best_trial(history: Sequence[Trial]) -> Trial | None:
-    """The trial with the highest shown validation accuracy (earliest on ties)."""
-    return max(validated(history), key=lambda t: t.val_accuracy, default=None)
 
 
 def best_accuracy(history: Sequence[Trial]) -> float | None:

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from envs import datasets as ds  # noqa: E402
 from envs.real_training import RealBackend, compute_loss, sample_losses  # noqa: E402
 from envs.space import OPTIMIZERS, Config  # noqa: E402
+from envs.trials import STUDY_RUN_COLUMNS  # noqa: E402
 
 N_CLASSES = 10
 
@@ -260,7 +261,7 @@ def test_random_search_writes_the_study_runs_format(tmp_path) -> None:
              "--image-size", "24", "--train-subset", "40", "--max-batch-size", "64"])
     with out.open() as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    assert tuple(rows[0]) == rs.COLUMNS and [r["run_id"] for r in rows] == ["1", "2"]
+    assert tuple(rows[0]) == STUDY_RUN_COLUMNS and [r["run_id"] for r in rows] == ["1", "2"]
     for row in rows:
         assert row["outcome"] in ("completed", "nan", "cancelled", "unfinished")
         assert Config.from_mapping(row).epochs == 1
