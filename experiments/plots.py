@@ -141,14 +141,15 @@ def _boxes(sessions: pd.DataFrame, names: Sequence[str], title: str) -> plt.Figu
 
 
 def tournament_figures(out: Path, trials: pd.DataFrame, sessions: pd.DataFrame,
-                       steps: pd.DataFrame, thresholds: Sequence[float], title: str
-                       ) -> dict[str, Path]:
-    """All figures of one setting's tournament, written as PNG files into `out`."""
+                       steps: pd.DataFrame, thresholds: Sequence[float], title: str,
+                       critical: tuple[Any, str]) -> dict[str, Path]:
+    """All figures of one setting's tournament, written as PNG files into `out`;
+    `critical` is `analysis.critical_difference(sessions)`, computed once by the caller."""
     names = sorted(sessions["contestant"].unique())
     palette = colors(names)
     by_trial = an.trial_curves(trials, sessions)
     by_minute = an.grid_curves(steps, sessions, "elapsed_minutes")
-    result, note = an.critical_difference(sessions)
+    result, note = critical
     makers: dict[str, Callable[[], plt.Figure]] = {
         "best_vs_trials": lambda: _anytime(by_trial, palette, "trials", title),
         "best_vs_epochs": lambda: _anytime(an.grid_curves(steps, sessions, "epochs"), palette,

@@ -58,11 +58,6 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     return write_text(path, json.dumps(_plain(data), indent=2) + "\n")
 
 
-def one_line(text: Any) -> str:
-    """A table cell without tabs or line breaks."""
-    return " ".join(str(text).split()) if isinstance(text, str) else text
-
-
 def write_table(path: str | Path, table: pd.DataFrame, line_end: str = "\n") -> Path:
     """A tidy TSV (empty cells for missing values, one line per row; the study's own files
     end their lines with "\r\n")."""

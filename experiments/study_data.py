@@ -23,9 +23,9 @@ def experience_group(months: float) -> str:
     """G1 = 0 months, G2 = more than 0 up to 9, G3 = more than 9."""
     return "G1" if months <= 0 else ("G2" if months <= 9 else "G3")
 
+
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "study"
 RUNS_FILE = DATA_DIR / "runs.tsv"
-RANDOM_SEARCH_FILE = DATA_DIR / "random_search.tsv"
 #: outcome codes (the runs table spells a diverged run "nan")
 COMPLETED, DIVERGED, CANCELLED, UNFINISHED = "completed", "nan", "cancelled", "unfinished"
 

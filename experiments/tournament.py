@@ -192,7 +192,7 @@ def write_report(out: Path, tables: Mapping[str, pd.DataFrame], thresholds: Sequ
             folder = out / "figures"
             if len(all_settings) > 1:
                 folder = folder / "{}_{}_{:g}min".format(*setting)
-            plots.tournament_figures(folder, *part, thresholds, title)
+            plots.tournament_figures(folder, *part, thresholds, title, (result, note))
     rio.write_text(out / "stats.txt", "\n".join(notes))
     return board
 

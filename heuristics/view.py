@@ -13,7 +13,6 @@ from agents.base import SessionView
 from envs.space import Config
 from envs.trials import Trial, best_trial, validated  # noqa: F401 - re-exported
 
-CHANCE = 0.1
 #: accuracies at or below this read as "learned nothing"
 NO_LEARNING = 0.15
 
