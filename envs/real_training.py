@@ -130,6 +130,10 @@ class FastFeed:
             yield ds.normalize(images[index]), labels[index]
 
 
+#: decoded fast-path data by (dataset, data_root, train_subset, image_size, device)
+_FAST_FEEDS: dict[tuple[Any, ...], FastFeed] = {}
+
+
 class PlainFeed:
     """Torchvision datasets with transforms, batched by a standard DataLoader."""
 
@@ -453,13 +457,23 @@ class RealBackend(Backend):
         if self._data is None:
             start = time.perf_counter()
             if self.fast:
-                feed: Feed = FastFeed(ds.decode_splits(self.sources, self.image_size,
-                                                       self.num_workers), self.device)
+                feed: Feed = self._shared_fast_feed()
             else:
                 feed = PlainFeed(ds.plain_splits(self.sources, self.image_size), self.device,
                                  self.num_workers)
             self._data = _Data(feed, self.sources.num_classes, time.perf_counter() - start)
         return self._data
+
+    def _shared_fast_feed(self) -> FastFeed:
+        """Decoded splits on the device, decoded once per process for the same settings and
+        shared read-only by every backend using them (a tournament has one environment per
+        participant)."""
+        key = (self.dataset, str(self.data_root), self.train_subset, self.image_size,
+               str(self.device))
+        if key not in _FAST_FEEDS:
+            _FAST_FEEDS[key] = FastFeed(ds.decode_splits(self.sources, self.image_size,
+                                                         self.num_workers), self.device)
+        return _FAST_FEEDS[key]
 
     def start(self, config: Config, rng: np.random.Generator) -> RealRun:
         """A run of `config` on the training split, validated on the validation split."""
