@@ -31,7 +31,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from envs.backend import Backend
+from envs.backend import Backend, train_to_end
 from envs.space import Config, InvalidConfigError, config_arrays, validate
 from envs.surrogate import SurrogateBackend, failure, final_test_batch, run_outcomes
 from envs.tuning_session import make_backend
@@ -95,35 +95,16 @@ def evaluate_surrogate(configs: Sequence[Config], backend: SurrogateBackend, rep
     return results
 
 
-def train_once(backend: Backend, config: Config, rng: np.random.Generator
-               ) -> tuple[str, float | None, float, str]:
-    """One session run through the Backend interface: (outcome, val, seconds, reason)."""
-    run = backend.start(config, rng)
-    seconds = 0.0
-    try:
-        while True:
-            report = run.next_epoch()
-            seconds += report.seconds
-            if report.failed:
-                return "failed", None, seconds, report.failed
-            if report.diverged:
-                return "diverged", None, seconds, "loss became NaN or inf"
-            if report.epoch >= config.epochs:
-                return "completed", report.val_accuracy, seconds, ""
-    finally:
-        run.close()
-
-
 def evaluate_one(backend: Backend, config: Config, repeats: int,
                  rng: np.random.Generator) -> Result:
     """A session run and the final protocol of one configuration, with any backend."""
     try:
-        outcome, val, seconds, reason = train_once(backend, config, rng)
+        end = train_to_end(backend, config, rng)
         final = backend.final_test(config, rng, repeats)
     except Exception as error:  # noqa: BLE001 - one row's crash is recorded, not raised
         return Result("failed", reason=f"{type(error).__name__}: {error}")
-    return Result(outcome, val, final.test_accuracy, final.test_accuracy_sd,
-                  outcome == "diverged", seconds, reason)
+    return Result(end.outcome, end.val_accuracy, final.test_accuracy, final.test_accuracy_sd,
+                  end.outcome == "diverged", end.seconds, end.reason)
 
 
 def evaluate_rows(configs: Sequence[Config], backend: Backend, repeats: int, seed: int,

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from envs.backend import Backend
+from envs.backend import RunEnd, train_to_end
 from envs.space import DEFAULTS, LOSSES, NAMES, OPTIMIZERS, Config, to_row
-from envs.trials import STUDY_OUTCOME, STUDY_RUN_COLUMNS, EpochReport
+from envs.trials import STUDY_OUTCOME, STUDY_RUN_COLUMNS
 
 
 def _typed(value: float) -> float:
@@ -77,46 +77,15 @@ def sample_config(rng: np.random.Generator, max_epochs: int = 10,
     return Config.from_mapping(values)
 
 
-def _ending(report: EpochReport) -> str:
-    """The outcome an epoch report ends its run with ("" when the run goes on)."""
-    if report.failed:
-        return "failed"
-    if report.diverged:
-        return "diverged"
-    return "cancelled" if report.interrupted else ""
-
-
-def train(backend: Backend, config: Config, rng: np.random.Generator,
-          run_budget_s: float = math.inf) -> dict[str, Any]:
-    """Train one configuration to its end; returns outcome, accuracy, seconds, epochs run."""
-    run = backend.start(config, rng)
-    seconds, epochs_run, accuracy = 0.0, 0, math.nan
-    try:
-        while True:
-            report = run.next_epoch(max_seconds=run_budget_s - seconds)
-            seconds += report.seconds
-            outcome = _ending(report)
-            if outcome:
-                break
-            epochs_run, accuracy = epochs_run + 1, report.val_accuracy
-            if report.epoch >= config.epochs:
-                outcome = "completed"
-                break
-    finally:
-        run.close()
-    return {"outcome": outcome, "val_accuracy": accuracy, "seconds": seconds,
-            "epochs_run": epochs_run}
-
-
-def study_row(run_id: int, config: Config, result: dict[str, Any], server: str,
+def study_row(run_id: int, config: Config, result: RunEnd, server: str,
               user_id: str) -> dict[str, str]:
     """One row in the study's runs-table format."""
-    outcome = STUDY_OUTCOME[result["outcome"]]
+    outcome = STUDY_OUTCOME[result.outcome]
     row = {"server": server, "user_id": user_id, "run_id": str(run_id), **to_row(config)}
     row |= {f"why_{name}": "" for name in NAMES}
     row |= {"final_submission": "false", "outcome": outcome,
-            "val_accuracy": f"{result['val_accuracy']:.4g}" if outcome == "completed" else "",
-            "time_taken_s": f"{result['seconds']:.4f}" if outcome in ("completed", "nan")
+            "val_accuracy": f"{result.val_accuracy:.4g}" if outcome == "completed" else "",
+            "time_taken_s": f"{result.seconds:.4f}" if outcome in ("completed", "nan")
             else ""}
     return row
 
@@ -177,11 +146,12 @@ def main(argv: list[str] | None = None) -> Path:
     _write(args.out, [], "w")
     for run_id in range(1, args.n + 1):
         config = sample_config(rng, args.max_epochs, args.max_batch_size)
-        result = train(backend, config, rng, args.run_budget_s)
+        result = train_to_end(backend, config, rng, args.run_budget_s)
         _write(args.out, [study_row(run_id, config, result, args.server, user_id)], "a")
         print(f"[{run_id}/{args.n}] {config.optimizer} {config.loss} lr={config.lr:.3g} "
-              f"bs={config.batch_size} epochs={config.epochs}: {result['outcome']} "
-              f"val={result['val_accuracy']:.3f} {result['seconds']:.1f}s", flush=True)
+              f"bs={config.batch_size} epochs={config.epochs}: {result.outcome} "
+              f"val={'-' if result.val_accuracy is None else f'{result.val_accuracy:.3f}'} "
+              f"{result.seconds:.1f}s", flush=True)
     best = mark_final(args.out)
     print(f"wrote {args.n} runs to {args.out} (final submission: run {best})")
     return args.out
